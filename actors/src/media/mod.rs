@@ -1,0 +1,11 @@
+//! Sans-IO media code: plain structs and functions, no sockets, clocks or actix types.
+
+pub mod amf;
+pub mod codec;
+pub mod flv;
+pub mod frame;
+pub mod gop;
+pub mod rtmp_chunk;
+pub mod timeline;
+
+pub use frame::{FrameKind, MediaFrame};

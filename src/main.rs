@@ -1,0 +1,242 @@
+//! Switchboard: a live-streaming server. RTMP in; RTMP, HTTP-FLV (and HLS) out; a
+//! livego-compatible JSON API.
+//!
+//! `main` only wires: configuration → key store → registry → listeners and HTTP servers.
+
+mod api;
+mod config;
+mod envelope;
+mod http_flv;
+mod keys;
+mod listener;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Arbiter};
+use actix_web::{web, App, HttpServer};
+use log::{error, info};
+use switchboard_actors::key_store::KeyStore;
+use switchboard_actors::media::gop::GopLimits;
+use switchboard_actors::registry::{ArbiterPool, Registry};
+use switchboard_actors::settings::{AppRules, ConflictPolicy, StreamSettings};
+
+use crate::config::{listen_addr, socket_addr, Config, PublishConflict};
+
+/// How long HTTP workers get to finish on shutdown; endless FLV bodies would hold them forever.
+const HTTP_SHUTDOWN_TIMEOUT_SECS: u64 = 2;
+
+fn main() {
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(e) => e.exit(),
+    };
+    init_logging(&config.level);
+    let system = actix_rt::System::new();
+    if let Err(e) = system.block_on(run(config)) {
+        error!("{e}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging(level: &str) {
+    // RUST_LOG, when set, refines the configured level (e.g. per module).
+    let mut builder = env_logger::Builder::new();
+    builder.parse_filters(&format!(
+        "warn,switchboard={level},switchboard_actors={level}"
+    ));
+    if let Ok(filters) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&filters);
+    }
+    builder.format_timestamp_millis().init();
+}
+
+fn stream_settings(config: &Config) -> StreamSettings {
+    StreamSettings {
+        apps: config
+            .server
+            .iter()
+            .map(|app| {
+                (
+                    app.appname.clone(),
+                    AppRules {
+                        live: app.live,
+                        flv: app.flv,
+                        hls: app.hls,
+                    },
+                )
+            })
+            .collect(),
+        gop: GopLimits {
+            gops: config.gop_num,
+            max_frames: config.gop_max_frames,
+            max_bytes: config.gop_max_bytes,
+        },
+        viewer_queue: config.viewer_queue,
+        write_timeout: Duration::from_secs(config.write_timeout),
+        read_timeout: Duration::from_secs(config.read_timeout),
+        conflict: match config.publish_conflict {
+            PublishConflict::Takeover => ConflictPolicy::Takeover,
+            PublishConflict::Reject => ConflictPolicy::Reject,
+        },
+        noauth: config.rtmp_noauth,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("cannot listen on {what} address {addr}: {error}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+}
+
+fn bind_error(what: &'static str, addr: SocketAddr) -> impl FnOnce(std::io::Error) -> StartError {
+    move |error| StartError::Bind { what, addr, error }
+}
+
+async fn run(config: Config) -> Result<(), StartError> {
+    let settings = Arc::new(stream_settings(&config));
+    let keys: Arc<dyn KeyStore> = Arc::new(keys::memory::MemoryKeyStore::new());
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    // Arbiters are threads with their own event loop; the handles keep them alive for the
+    // life of the process.
+    let pool = ArbiterPool::new((0..workers).map(|_| Arbiter::new().handle()).collect());
+    let registry = Registry::new(settings.clone(), pool.clone()).start();
+
+    let rtmp_addr = socket_addr(&config.rtmp_addr)?;
+    let rtmp = tokio::net::TcpListener::bind(rtmp_addr)
+        .await
+        .map_err(bind_error("RTMP", rtmp_addr))?;
+    let rtmp_local = rtmp.local_addr().unwrap_or(rtmp_addr);
+    actix_rt::spawn(
+        listener::RtmpListener {
+            listener: rtmp,
+            pool,
+            registry: registry.clone(),
+            keys: keys.clone(),
+            settings: settings.clone(),
+        }
+        .run(),
+    );
+
+    let mut servers = Vec::new();
+    let mut flv_local = None;
+    if let Some(addr) = listen_addr(&config.httpflv_addr)? {
+        let state = web::Data::new(http_flv::FlvState {
+            registry: registry.clone(),
+            settings: settings.clone(),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(http_flv::routes)
+        })
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(HTTP_SHUTDOWN_TIMEOUT_SECS)
+        .bind(addr)
+        .map_err(bind_error("HTTP-FLV", addr))?;
+        flv_local = server.addrs().first().copied();
+        servers.push(server.run());
+    }
+    let mut api_local = None;
+    if let Some(addr) = listen_addr(&config.api_addr)? {
+        let state = web::Data::new(api::ApiState { keys: keys.clone() });
+        let server =
+            HttpServer::new(move || App::new().app_data(state.clone()).configure(api::routes))
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(HTTP_SHUTDOWN_TIMEOUT_SECS)
+                .bind(addr)
+                .map_err(bind_error("API", addr))?;
+        api_local = server.addrs().first().copied();
+        servers.push(server.run());
+    }
+
+    announce(&config, rtmp_local, flv_local, api_local);
+
+    let handles: Vec<_> = servers.iter().map(|s| s.handle()).collect();
+    for server in servers {
+        actix_rt::spawn(server);
+    }
+    wait_for_shutdown_signal().await;
+    info!("shutting down");
+    for handle in handles {
+        handle.stop(true).await;
+    }
+    actix_rt::System::current().stop();
+    Ok(())
+}
+
+/// Log what a user needs to start streaming and watching.
+fn announce(config: &Config, rtmp: SocketAddr, flv: Option<SocketAddr>, api: Option<SocketAddr>) {
+    let host = |addr: SocketAddr| {
+        if addr.ip().is_unspecified() {
+            format!("localhost:{}", addr.port())
+        } else {
+            addr.to_string()
+        }
+    };
+    let app = config
+        .server
+        .iter()
+        .find(|a| a.live)
+        .map(|a| a.appname.as_str())
+        .unwrap_or("live");
+    info!("switchboard {} started", env!("CARGO_PKG_VERSION"));
+    info!("RTMP listening on {rtmp}");
+    if let Some(api) = api {
+        if config.rtmp_noauth {
+            info!(
+                "OBS server: rtmp://{}/{app}  stream key: <room> (rtmp_noauth is on)",
+                host(rtmp)
+            );
+        } else {
+            info!(
+                "get a stream key:  curl 'http://{}/control/get?room=<room>'",
+                host(api)
+            );
+            info!(
+                "OBS server: rtmp://{}/{app}  stream key: <the key>",
+                host(rtmp)
+            );
+        }
+    }
+    info!("play RTMP:     rtmp://{}/{app}/<room>", host(rtmp));
+    if let Some(flv) = flv {
+        info!("play HTTP-FLV: http://{}/{app}/<room>.flv", host(flv));
+    }
+    if let Some(api) = api {
+        info!("API:           http://{}/", host(api));
+    }
+}
+
+async fn wait_for_shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use actix_rt::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = actix_rt::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = actix_rt::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = actix_rt::signal::ctrl_c().await;
+    }
+}
