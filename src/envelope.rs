@@ -3,12 +3,19 @@
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde::Serialize;
-use serde_json::json;
+
+/// Field order matters to byte-for-byte livego clients: `status` first, then `data`.
+#[derive(Serialize)]
+struct Envelope<T: Serialize> {
+    status: u16,
+    data: T,
+}
 
 pub fn reply(status: StatusCode, data: impl Serialize) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("application/json")
-        .json(json!({ "status": status.as_u16(), "data": data }))
+    HttpResponse::build(status).json(Envelope {
+        status: status.as_u16(),
+        data,
+    })
 }
 
 pub fn ok(data: impl Serialize) -> HttpResponse {

@@ -1,10 +1,12 @@
 //! The HTTP-FLV surface (`httpflv_addr`, livego's :7001): `/<app>/<room>.flv` and `/streams`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix::Addr;
+use actix_web::dev::Server;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde::Serialize;
 use switchboard_actors::client::StreamKey;
 use switchboard_actors::flv_viewer::FlvViewer;
@@ -12,11 +14,27 @@ use switchboard_actors::registry::{ListStreams, Registry};
 use switchboard_actors::settings::StreamSettings;
 use switchboard_actors::stream_channel::PlayRejected;
 
+use crate::context::ServerContext;
 use crate::envelope;
 
 pub struct FlvState {
     pub registry: Addr<Registry>,
     pub settings: Arc<StreamSettings>,
+}
+
+/// Bind and start the HTTP-FLV server; returns it with the address it listens on.
+pub fn start(ctx: &ServerContext, addr: SocketAddr) -> std::io::Result<(Server, SocketAddr)> {
+    let state = web::Data::new(FlvState {
+        registry: ctx.registry.clone(),
+        settings: ctx.settings.clone(),
+    });
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
+        .workers(ctx.workers)
+        .disable_signals()
+        .shutdown_timeout(crate::HTTP_SHUTDOWN_TIMEOUT_SECS)
+        .bind(addr)?;
+    let local = server.addrs().first().copied().unwrap_or(addr);
+    Ok((server.run(), local))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -5,8 +5,10 @@
 
 mod api;
 mod config;
+mod context;
 mod envelope;
 mod http_flv;
+mod http_hls;
 mod keys;
 mod listener;
 
@@ -15,24 +17,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Arbiter};
-use actix_web::{web, App, HttpServer};
 use log::{error, info};
 use switchboard_actors::key_store::KeyStore;
 use switchboard_actors::media::gop::GopLimits;
-use switchboard_actors::registry::{ArbiterPool, Registry};
+use switchboard_actors::hls_hub::HlsHub;
+use switchboard_actors::registry::{AddPublishObserver, ArbiterPool, Registry};
+use switchboard_actors::relay_manager::RelayManager;
 use switchboard_actors::settings::{AppRules, ConflictPolicy, StreamSettings};
 
 use crate::config::{listen_addr, socket_addr, Config, PublishConflict};
+use crate::context::ServerContext;
 
 /// How long HTTP workers get to finish on shutdown; endless FLV bodies would hold them forever.
-const HTTP_SHUTDOWN_TIMEOUT_SECS: u64 = 2;
+pub const HTTP_SHUTDOWN_TIMEOUT_SECS: u64 = 2;
 
 fn main() {
+    // Logging starts before the configuration is read so its warnings are seen; the
+    // configured level is applied right after.
+    init_logging();
     let config = match Config::load() {
         Ok(config) => config,
         Err(e) => e.exit(),
     };
-    init_logging(&config.level);
+    if std::env::var_os("RUST_LOG").is_none() {
+        log::set_max_level(config.level.parse().unwrap_or(log::LevelFilter::Info));
+    }
     let system = actix_rt::System::new();
     if let Err(e) = system.block_on(run(config)) {
         error!("{e}");
@@ -40,12 +49,10 @@ fn main() {
     }
 }
 
-fn init_logging(level: &str) {
-    // RUST_LOG, when set, refines the configured level (e.g. per module).
+fn init_logging() {
+    // RUST_LOG, when set, replaces the configured level (e.g. per module).
     let mut builder = env_logger::Builder::new();
-    builder.parse_filters(&format!(
-        "warn,switchboard={level},switchboard_actors={level}"
-    ));
+    builder.parse_filters("warn,switchboard=trace,switchboard_actors=trace");
     if let Ok(filters) = std::env::var("RUST_LOG") {
         builder.parse_filters(&filters);
     }
@@ -127,41 +134,42 @@ async fn run(config: Config) -> Result<(), StartError> {
         .run(),
     );
 
+    let hls = HlsHub::default().start();
+    registry.do_send(AddPublishObserver(hls.clone().recipient()));
+    let relays = RelayManager::default().start();
+    registry.do_send(AddPublishObserver(relays.clone().recipient()));
+    let ctx = ServerContext {
+        config: Arc::new(config),
+        settings,
+        registry,
+        keys,
+        hls,
+        relays,
+        workers,
+    };
+    let config = ctx.config.as_ref();
     let mut servers = Vec::new();
     let mut flv_local = None;
     if let Some(addr) = listen_addr(&config.httpflv_addr)? {
-        let state = web::Data::new(http_flv::FlvState {
-            registry: registry.clone(),
-            settings: settings.clone(),
-        });
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .configure(http_flv::routes)
-        })
-        .workers(workers)
-        .disable_signals()
-        .shutdown_timeout(HTTP_SHUTDOWN_TIMEOUT_SECS)
-        .bind(addr)
-        .map_err(bind_error("HTTP-FLV", addr))?;
-        flv_local = server.addrs().first().copied();
-        servers.push(server.run());
+        let (server, local) =
+            http_flv::start(&ctx, addr).map_err(bind_error("HTTP-FLV", addr))?;
+        flv_local = Some(local);
+        servers.push(server);
+    }
+    let mut hls_local = None;
+    if let Some(addr) = listen_addr(&config.hls_addr)? {
+        let (server, local) = http_hls::start(&ctx, addr).map_err(bind_error("HLS", addr))?;
+        hls_local = Some(local);
+        servers.push(server);
     }
     let mut api_local = None;
     if let Some(addr) = listen_addr(&config.api_addr)? {
-        let state = web::Data::new(api::ApiState { keys: keys.clone() });
-        let server =
-            HttpServer::new(move || App::new().app_data(state.clone()).configure(api::routes))
-                .workers(1)
-                .disable_signals()
-                .shutdown_timeout(HTTP_SHUTDOWN_TIMEOUT_SECS)
-                .bind(addr)
-                .map_err(bind_error("API", addr))?;
-        api_local = server.addrs().first().copied();
-        servers.push(server.run());
+        let (server, local) = api::start(&ctx, addr).map_err(bind_error("API", addr))?;
+        api_local = Some(local);
+        servers.push(server);
     }
 
-    announce(&config, rtmp_local, flv_local, api_local);
+    announce(config, rtmp_local, flv_local, hls_local, api_local);
 
     let handles: Vec<_> = servers.iter().map(|s| s.handle()).collect();
     for server in servers {
@@ -177,7 +185,13 @@ async fn run(config: Config) -> Result<(), StartError> {
 }
 
 /// Log what a user needs to start streaming and watching.
-fn announce(config: &Config, rtmp: SocketAddr, flv: Option<SocketAddr>, api: Option<SocketAddr>) {
+fn announce(
+    config: &Config,
+    rtmp: SocketAddr,
+    flv: Option<SocketAddr>,
+    hls: Option<SocketAddr>,
+    api: Option<SocketAddr>,
+) {
     let host = |addr: SocketAddr| {
         if addr.ip().is_unspecified() {
             format!("localhost:{}", addr.port())
@@ -213,6 +227,9 @@ fn announce(config: &Config, rtmp: SocketAddr, flv: Option<SocketAddr>, api: Opt
     info!("play RTMP:     rtmp://{}/{app}/<room>", host(rtmp));
     if let Some(flv) = flv {
         info!("play HTTP-FLV: http://{}/{app}/<room>.flv", host(flv));
+    }
+    if let Some(hls) = hls {
+        info!("play HLS:      http://{}/{app}/<room>.m3u8", host(hls));
     }
     if let Some(api) = api {
         info!("API:           http://{}/", host(api));

@@ -81,12 +81,19 @@ fn killed_publisher_ends_viewers_within_write_timeout() {
 }
 
 /// A publisher that stops sending without closing the socket (SIGSTOP), i.e.
-/// a stalled network peer: only the server's timeout can end the viewers.
+/// a stalled network peer: only the server's timers can end the viewers.
+/// The server notices the silent publisher after read_timeout and then, as
+/// for a killed publisher, gives viewers up to write_timeout for a publisher
+/// to come back, hence read_timeout + write_timeout + 2 s.
 #[test]
-fn stalled_publisher_ends_viewers_within_timeout() {
+fn stalled_publisher_ends_viewers_within_timeouts() {
     let _slot = heavy_slot();
     let media = test_media();
-    let srv = Server::start(&["--write_timeout=3", "--read_timeout=3"]);
+    let (read_timeout, write_timeout) = (2, 3);
+    let srv = Server::start(&[
+        &format!("--read_timeout={read_timeout}"),
+        &format!("--write_timeout={write_timeout}"),
+    ]);
     let key = srv.key("stalled");
     let publisher = ffmpeg_publisher(&media, &srv.publish_url(&key));
     srv.wait_live("stalled", Duration::from_secs(10));
@@ -94,7 +101,8 @@ fn stalled_publisher_ends_viewers_within_timeout() {
 
     publisher.signal("STOP");
     let t0 = Instant::now();
-    assert_viewers_end("SIGSTOP", t0, Duration::from_secs(3 + 2), flv, rtmp);
+    let bound = Duration::from_secs(read_timeout + write_timeout + 2);
+    assert_viewers_end("SIGSTOP", t0, bound, flv, rtmp);
     drop(publisher); // SIGKILL also ends a stopped process
 }
 

@@ -40,8 +40,12 @@ pub enum ClientKind {
     RtmpPlayer,
     HttpFlv,
     Hls,
+    /// A relay pushing this stream to another server.
     Relay,
+    /// The FLV recorder (not a viewer: never listed as a player).
     Recorder,
+    /// The HLS packager (not a viewer: HLS viewers are counted as `Hls` sessions).
+    HlsSegmenter,
 }
 
 impl ClientKind {
@@ -53,7 +57,16 @@ impl ClientKind {
             ClientKind::Hls => "hls",
             ClientKind::Relay => "relay",
             ClientKind::Recorder => "recorder",
+            ClientKind::HlsSegmenter => "hls-segmenter",
         }
+    }
+
+    /// Whether statistics list this client among a stream's players.
+    pub fn is_player(self) -> bool {
+        !matches!(
+            self,
+            ClientKind::RtmpPublisher | ClientKind::Recorder | ClientKind::HlsSegmenter
+        )
     }
 }
 

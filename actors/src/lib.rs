@@ -9,9 +9,11 @@
 
 pub mod client;
 pub mod flv_viewer;
+pub mod hls_hub;
 pub mod key_store;
 pub mod media;
 pub mod registry;
+pub mod relay_manager;
 pub mod rtmp_session;
 pub mod settings;
 pub mod socket_writer;

@@ -58,6 +58,21 @@ pub struct ChannelEmptied {
     pub attaches_handled: u64,
 }
 
+/// Registry → observers: a publisher was accepted on `key`. Subscribers that follow every
+/// stream of an app (HLS segmenter, recorder, static push) start from this.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct StreamPublished {
+    pub key: StreamKey,
+    /// The accepted publisher (a relay observer must not push a stream back to where it came from).
+    pub publisher: ClientId,
+}
+
+/// Register an observer of [`StreamPublished`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AddPublishObserver(pub Recipient<StreamPublished>);
+
 /// Snapshot every live stream.
 #[derive(Message)]
 #[rtype(result = "Vec<StreamInfo>")]
@@ -108,6 +123,7 @@ pub struct Registry {
     settings: Arc<StreamSettings>,
     channels: HashMap<StreamKey, ChannelEntry>,
     arbiters: ArbiterPool,
+    observers: Vec<Recipient<StreamPublished>>,
 }
 
 impl Registry {
@@ -116,6 +132,7 @@ impl Registry {
             settings,
             channels: HashMap::new(),
             arbiters,
+            observers: Vec::new(),
         }
     }
 
@@ -157,14 +174,24 @@ impl Handler<Publish> for Registry {
         entry.attaches_sent += 1;
         let addr = entry.addr.clone();
         let (reply, answer) = oneshot::channel();
+        let published = StreamPublished {
+            key: msg.key.clone(),
+            publisher: msg.info.id,
+        };
         addr.do_send(AttachPublisher {
             info: msg.info,
             control: msg.control,
             reply,
         });
+        let observers = self.observers.clone();
         Box::pin(async move {
             match answer.await {
-                Ok(Ok(())) => Ok(addr),
+                Ok(Ok(())) => {
+                    for observer in &observers {
+                        observer.do_send(published.clone());
+                    }
+                    Ok(addr)
+                }
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(PublishRejected::ChannelGone),
             }
@@ -199,6 +226,14 @@ impl Handler<Play> for Registry {
                 Err(_) => Err(PlayRejected::ChannelGone),
             }
         })
+    }
+}
+
+impl Handler<AddPublishObserver> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: AddPublishObserver, _ctx: &mut Self::Context) {
+        self.observers.push(msg.0);
     }
 }
 

@@ -1,22 +1,40 @@
 //! The control API (`api_addr`, livego's :8090).
 
+pub mod relays;
+pub mod statics;
+
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::net::SocketAddr;
 
+use actix_web::dev::Server;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
-use switchboard_actors::key_store::{KeyStore, KeyStoreError};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use switchboard_actors::key_store::KeyStoreError;
 
+use crate::context::ServerContext;
 use crate::envelope;
 
-pub struct ApiState {
-    pub keys: Arc<dyn KeyStore>,
+type ApiState = ServerContext;
+
+/// Bind and start the API server; returns it with the address it listens on.
+pub fn start(ctx: &ServerContext, addr: SocketAddr) -> std::io::Result<(Server, SocketAddr)> {
+    let state = web::Data::new(ctx.clone());
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(crate::HTTP_SHUTDOWN_TIMEOUT_SECS)
+        .bind(addr)?;
+    let local = server.addrs().first().copied().unwrap_or(addr);
+    Ok((server.run(), local))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    relays::routes(cfg);
     cfg.route("/control/get", web::route().to(get_key))
         .route("/control/reset", web::route().to(reset_key))
         .route("/control/delete", web::route().to(delete_room));
+    // Last: the console serves `/`.
+    statics::routes(cfg);
 }
 
 type Params = web::Query<HashMap<String, String>>;
