@@ -17,3 +17,38 @@ impl Handler<StreamPublished> for HlsHub {
 
     fn handle(&mut self, _msg: StreamPublished, _ctx: &mut Self::Context) {}
 }
+
+/// A viewer session of a stream's HLS output, for statistics.
+#[derive(Debug, Clone)]
+pub struct HlsSessionInfo {
+    pub key: crate::client::StreamKey,
+    pub snapshot: crate::client::ClientSnapshot,
+}
+
+/// List every live HLS viewer session.
+#[derive(Message)]
+#[rtype(result = "Vec<HlsSessionInfo>")]
+pub struct ListHlsSessions;
+
+impl Handler<ListHlsSessions> for HlsHub {
+    type Result = MessageResult<ListHlsSessions>;
+
+    fn handle(&mut self, _msg: ListHlsSessions, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(Vec::new())
+    }
+}
+
+/// End one HLS viewer session (API kick). Replies whether it existed.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct KickHlsSession {
+    pub id: crate::client::ClientId,
+}
+
+impl Handler<KickHlsSession> for HlsHub {
+    type Result = bool;
+
+    fn handle(&mut self, _msg: KickHlsSession, _ctx: &mut Self::Context) -> bool {
+        false
+    }
+}

@@ -10,10 +10,14 @@
 pub mod client;
 pub mod flv_viewer;
 pub mod hls_hub;
+pub mod hls_segmenter;
 pub mod key_store;
 pub mod media;
+pub mod recorder;
+pub mod recorder_hub;
 pub mod registry;
 pub mod relay_manager;
+pub mod relay_session;
 pub mod rtmp_session;
 pub mod settings;
 pub mod socket_writer;

@@ -5,7 +5,9 @@ pub mod codec;
 pub mod flv;
 pub mod frame;
 pub mod gop;
+pub mod hls_playlist;
 pub mod rtmp_chunk;
 pub mod timeline;
+pub mod ts;
 
 pub use frame::{FrameKind, MediaFrame};
