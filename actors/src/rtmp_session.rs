@@ -638,6 +638,9 @@ impl RtmpSession {
                     "conn={} stream={key} publisher sent no media for {:?}; closing",
                     self.id, read_timeout
                 );
+                // Viewers have already seen nothing for read_timeout: end them now rather
+                // than waiting for this publisher to come back.
+                self.leave_stream(true);
                 self.refuse_stream(
                     1,
                     "NetStream.Publish.Idle",
