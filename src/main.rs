@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use actix::{Actor, Arbiter};
 use log::{error, info};
+use switchboard_actors::hls_hub::HlsHub;
 use switchboard_actors::key_store::KeyStore;
 use switchboard_actors::media::gop::GopLimits;
-use switchboard_actors::hls_hub::HlsHub;
 use switchboard_actors::registry::{AddPublishObserver, ArbiterPool, Registry};
 use switchboard_actors::relay_manager::RelayManager;
 use switchboard_actors::settings::{AppRules, ConflictPolicy, StreamSettings};
@@ -151,8 +151,7 @@ async fn run(config: Config) -> Result<(), StartError> {
     let mut servers = Vec::new();
     let mut flv_local = None;
     if let Some(addr) = listen_addr(&config.httpflv_addr)? {
-        let (server, local) =
-            http_flv::start(&ctx, addr).map_err(bind_error("HTTP-FLV", addr))?;
+        let (server, local) = http_flv::start(&ctx, addr).map_err(bind_error("HTTP-FLV", addr))?;
         flv_local = Some(local);
         servers.push(server);
     }
@@ -199,10 +198,10 @@ fn announce(
             addr.to_string()
         }
     };
+    // livego's default app first, else whichever app takes streams.
     let app = config
-        .server
-        .iter()
-        .find(|a| a.live)
+        .app("live")
+        .or_else(|| config.server.iter().find(|a| a.live))
         .map(|a| a.appname.as_str())
         .unwrap_or("live");
     info!("switchboard {} started", env!("CARGO_PKG_VERSION"));

@@ -358,7 +358,12 @@ fn fd_count_stable_after_200_connect_cycles() {
         }
         for _ in 0..ff_play {
             let d = decode_frames(&srv.play_url("churn"), 0.5);
-            assert!(d.ok(), "{}", d.summary());
+            assert!(
+                d.ok(),
+                "{}\npublisher: {}",
+                d.summary(),
+                publisher.describe()
+            );
             *cycles += 1;
         }
         for _ in 0..ff_publish {

@@ -795,6 +795,8 @@ impl Drop for Server {
 // ---------------------------------------------------------------------------
 
 /// `ffmpeg -re -stream_loop -1 -i <media> -c copy -f flv <url>`.
+/// `-nostdin`: stop it with SIGINT (`proc.signal("INT")`, a clean unpublish)
+/// or SIGKILL (`proc.kill()`).
 pub fn ffmpeg_publisher(media: &Path, url: &str) -> Proc {
     Proc::spawn(
         &format!("ffmpeg publisher -> {url}"),
@@ -803,6 +805,7 @@ pub fn ffmpeg_publisher(media: &Path, url: &str) -> Proc {
                 "-hide_banner",
                 "-loglevel",
                 "error",
+                "-nostdin",
                 "-re",
                 "-stream_loop",
                 "-1",
