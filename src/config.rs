@@ -302,7 +302,8 @@ fn redact(secret: &str) -> &str {
 
 /// Every field is optional so that "not given" can fall through to the next source.
 #[derive(Parser, Debug)]
-#[command(name = "switchboard", version, about)]
+// A repeated flag overrides the earlier one, as with livego's pflag.
+#[command(name = "switchboard", version, about, args_override_self = true)]
 struct Cli {
     /// Configuration file (TOML) [default: config.toml] [env: CONFIG_FILE]
     #[arg(long = "config_file", visible_alias = "config", value_name = "FILE")]

@@ -28,7 +28,9 @@ pub fn start(ctx: &ServerContext, addr: SocketAddr) -> std::io::Result<(Server, 
         registry: ctx.registry.clone(),
         settings: ctx.settings.clone(),
     });
+    let write_timeout = ctx.settings.write_timeout;
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
+        .on_connect(move |conn, _ext| tune_viewer_socket(conn, write_timeout))
         .workers(ctx.workers)
         .disable_signals()
         .shutdown_timeout(crate::HTTP_SHUTDOWN_TIMEOUT_SECS)
@@ -40,6 +42,15 @@ pub fn start(ctx: &ServerContext, addr: SocketAddr) -> std::io::Result<(Server, 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/streams", web::get().to(streams))
         .route("/{app}/{file}", web::get().to(play));
+}
+
+/// Low latency, and a bound on how long a viewer that reads nothing can hold its connection:
+/// actix-web never times out a response body that the client has stopped reading.
+pub fn tune_viewer_socket(conn: &dyn std::any::Any, write_timeout: std::time::Duration) {
+    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        let _ = tcp.set_nodelay(true);
+        let _ = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(write_timeout));
+    }
 }
 
 async fn play(

@@ -152,3 +152,64 @@ fn streams_endpoint_lists_publisher_and_players() {
         "/streams should list publisher live/listed and >= 2 players (RTMP + HTTP-FLV) with ids; last: {last}"
     );
 }
+
+/// A viewer that stops reading never slows the publisher or another viewer: its queue fills,
+/// it skips to keyframes, and after write_timeout without recovering it is dropped. The
+/// stalled client is a socket with a tiny receive buffer that reads nothing.
+#[test]
+fn stalled_viewer_does_not_slow_others_and_is_dropped() {
+    let _slot = heavy_slot();
+    let media = test_media();
+    let srv = Server::start(&["--write_timeout=3"]);
+    let key = srv.key("slow");
+    let mut publisher = ffmpeg_publisher(&media, &srv.publish_url(&key));
+    srv.wait_live("slow", Duration::from_secs(10));
+
+    let port = srv.flv_port;
+    // std cannot shrink SO_RCVBUF; python can, and is on every machine that runs these tests.
+    let script = format!(
+        "import socket,time\n\
+         s=socket.socket()\n\
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)\n\
+         s.connect(('127.0.0.1',{port}))\n\
+         s.sendall(b'GET /live/slow.flv HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n\
+         time.sleep(30)\n"
+    );
+    let mut stalled = Proc::spawn(
+        "stalled viewer",
+        std::process::Command::new("python3").args(["-c", &script]),
+    );
+
+    let decode = decode_frames(&srv.flv_url("slow"), 6.0);
+    assert!(
+        decode.ok() && decode.frames >= 150,
+        "the healthy viewer must decode in real time: {}",
+        decode.summary()
+    );
+    assert!(
+        publisher.is_running(),
+        "publisher must keep going: {}",
+        publisher.describe()
+    );
+    // The stalled client is still connected (it sleeps 30 s): it must have been dropped by
+    // the server, either by the kernel's TCP_USER_TIMEOUT (write_timeout) or by the channel.
+    let players_gone = poll_until(Duration::from_secs(8), Duration::from_millis(200), || {
+        let streams = http_get_timeout(
+            &format!("http://127.0.0.1:{}/streams", srv.flv_port),
+            Duration::from_secs(2),
+        )
+        .ok()?;
+        let players = streams.json()["players"].as_array()?.len();
+        (players == 0).then_some(())
+    });
+    assert!(
+        players_gone.is_some(),
+        "the stalled viewer should have been dropped; log tail:\n{}",
+        tail_lines(&srv.log(), 30)
+    );
+    assert!(
+        stalled.is_running(),
+        "the stalled client itself never closes"
+    );
+    stalled.kill();
+}

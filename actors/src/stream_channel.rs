@@ -159,6 +159,8 @@ struct ViewerSlot {
     control: Option<Recipient<ViewerControl>>,
     queue: mpsc::Sender<Arc<MediaFrame>>,
     delivery: Delivery,
+    /// When the viewer last started skipping; one that never recovers is dropped.
+    skipping_since: Option<Instant>,
     /// The header generation this viewer last received whole.
     headers_seen: u64,
     traffic: Traffic,
@@ -329,8 +331,22 @@ impl StreamChannel {
                 viewer.traffic.measure(elapsed);
             }
         }
-        // Viewers whose client went away are noticed here even when no frames flow.
-        self.viewers.retain(|_, viewer| !viewer.queue.is_closed());
+        // Viewers whose client went away are noticed here even when no frames flow; a viewer
+        // that has not been able to take a keyframe for write_timeout is not coming back.
+        let write_timeout = self.settings.write_timeout;
+        let key = &self.key;
+        self.viewers.retain(|id, viewer| {
+            if viewer.queue.is_closed() {
+                return false;
+            }
+            let stalled = viewer
+                .skipping_since
+                .is_some_and(|since| since.elapsed() >= write_timeout);
+            if stalled {
+                info!("stream={key} viewer={id} stalled for {write_timeout:?}; dropping it");
+            }
+            !stalled
+        });
         if let Some(since) = self.orphaned_since {
             if since.elapsed() >= self.settings.write_timeout && !self.viewers.is_empty() {
                 self.end_all_viewers("no publisher within write_timeout");
@@ -360,6 +376,7 @@ fn deliver(
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 viewer.delivery = Delivery::Skipping;
+                viewer.skipping_since = Some(Instant::now());
                 viewer.traffic.stats.dropped_frames += 1;
                 true
             }
@@ -407,6 +424,7 @@ fn deliver(
             }
             viewer.headers_seen = header_generation;
             viewer.delivery = Delivery::Live;
+            viewer.skipping_since = None;
             match viewer.queue.try_send(frame.clone()) {
                 Ok(()) => {
                     viewer.traffic.count(frame);
@@ -414,6 +432,7 @@ fn deliver(
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     viewer.delivery = Delivery::Skipping;
+                    viewer.skipping_since = Some(Instant::now());
                     true
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -531,6 +550,7 @@ impl Handler<AttachViewer> for StreamChannel {
                 queue: tx,
                 delivery,
                 headers_seen: self.header_generation,
+                skipping_since: None,
                 traffic,
             },
         );
@@ -688,5 +708,179 @@ impl Handler<GetStreamInfo> for StreamChannel {
             fps,
             gop_cache_frames: self.gop.frames(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ClientKind;
+    use crate::registry::{ArbiterPool, Play, Publish};
+
+    /// Stands in for a publisher's or viewer's session.
+    struct Sink;
+
+    impl Actor for Sink {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<PublisherControl> for Sink {
+        type Result = ();
+        fn handle(&mut self, _msg: PublisherControl, _ctx: &mut Self::Context) {}
+    }
+
+    const VIDEO_HEADER: &[u8] = &[0x17, 0x00, 0, 0, 0, 1, 0x42, 0xc0, 0x1e, 0xff, 0xe0, 0x00];
+    const AUDIO_HEADER: &[u8] = &[0xaf, 0x00, 0x12, 0x10];
+    const KEYFRAME: &[u8] = &[0x17, 0x01, 0, 0, 0, 0, 0, 0, 1, 0x65];
+    const INTER: &[u8] = &[0x27, 0x01, 0, 0, 0, 0, 0, 0, 1, 0x41];
+
+    async fn publish(
+        channel: &Addr<StreamChannel>,
+        publisher: ClientId,
+        kind: FrameKind,
+        ts: u32,
+        body: &'static [u8],
+    ) {
+        channel
+            .send(PublishFrame {
+                publisher,
+                kind,
+                timestamp: ts,
+                body: Bytes::from_static(body),
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn start_stream(
+        viewer_queue: usize,
+    ) -> (Addr<Registry>, Addr<StreamChannel>, ClientId, StreamKey) {
+        let settings = Arc::new(StreamSettings {
+            viewer_queue,
+            ..StreamSettings::default()
+        });
+        let registry = Registry::new(settings, ArbiterPool::default()).start();
+        let key = StreamKey::new("live", "room");
+        let info = ClientInfo::new(ClientKind::RtmpPublisher, None, String::new());
+        let publisher = info.id;
+        let channel = registry
+            .send(Publish {
+                key: key.clone(),
+                info,
+                control: Sink.start().recipient(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        publish(&channel, publisher, FrameKind::Video, 0, VIDEO_HEADER).await;
+        publish(&channel, publisher, FrameKind::Audio, 0, AUDIO_HEADER).await;
+        publish(&channel, publisher, FrameKind::Video, 0, KEYFRAME).await;
+        (registry, channel, publisher, key)
+    }
+
+    async fn play(registry: &Addr<Registry>, key: &StreamKey) -> FrameReceiver {
+        registry
+            .send(Play {
+                key: key.clone(),
+                info: ClientInfo::new(ClientKind::HttpFlv, None, String::new()),
+                control: None,
+                require_publisher: true,
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .frames
+    }
+
+    #[actix::test]
+    async fn new_viewer_gets_headers_then_the_cached_keyframe() {
+        let (registry, _channel, _publisher, key) = start_stream(16).await;
+        let mut frames = play(&registry, &key).await;
+        let first: Vec<_> = (0..3).map(|_| frames.try_recv().unwrap()).collect();
+        assert!(first[0].is_sequence_header && first[0].kind == FrameKind::Video);
+        assert!(first[1].is_sequence_header && first[1].kind == FrameKind::Audio);
+        assert!(first[2].is_keyframe);
+    }
+
+    #[actix::test]
+    async fn slow_viewer_skips_to_the_next_keyframe_and_counts_drops() {
+        let (registry, channel, publisher, key) = start_stream(8).await;
+        let mut slow = play(&registry, &key).await;
+        let mut fast = play(&registry, &key).await;
+        let mut fast_received = 0;
+        for i in 1..=40 {
+            publish(&channel, publisher, FrameKind::Video, i * 33, INTER).await;
+            while fast.try_recv().is_ok() {
+                fast_received += 1;
+            }
+        }
+        // The reader that keeps up gets everything: replay (3) and 40 frames.
+        assert_eq!(fast_received, 43);
+        let info = channel.send(GetStreamInfo).await.unwrap();
+        let dropped: u64 = info
+            .viewers
+            .iter()
+            .map(|v| v.traffic.dropped_frames)
+            .sum();
+        assert!(dropped > 0, "the slow viewer must have dropped frames");
+
+        // Drain what the slow viewer has; more inter frames stay skipped, the next keyframe
+        // is where it resumes.
+        while slow.try_recv().is_ok() {}
+        publish(&channel, publisher, FrameKind::Video, 2000, INTER).await;
+        assert!(slow.try_recv().is_err(), "no mid-GOP frame after a drop");
+        publish(&channel, publisher, FrameKind::Video, 2033, KEYFRAME).await;
+        let resumed = slow.try_recv().unwrap();
+        assert!(resumed.is_keyframe);
+        publish(&channel, publisher, FrameKind::Video, 2066, INTER).await;
+        assert!(!slow.try_recv().unwrap().is_keyframe);
+    }
+
+    #[actix::test]
+    async fn clean_unpublish_ends_every_viewer() {
+        let (registry, channel, publisher, key) = start_stream(16).await;
+        let mut frames = play(&registry, &key).await;
+        channel
+            .send(Unpublish {
+                publisher,
+                clean: true,
+            })
+            .await
+            .unwrap();
+        while frames.try_recv().is_ok() {}
+        assert!(frames.recv().await.is_none());
+    }
+
+    #[actix::test]
+    async fn takeover_keeps_viewers_and_timestamps_monotonic() {
+        let (registry, channel, _first, key) = start_stream(64).await;
+        let mut frames = play(&registry, &key).await;
+        let info = ClientInfo::new(ClientKind::RtmpPublisher, None, String::new());
+        let second = info.id;
+        registry
+            .send(Publish {
+                key: key.clone(),
+                info,
+                control: Sink.start().recipient(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        // The new encoder starts its clock at 0 again.
+        publish(&channel, second, FrameKind::Video, 0, VIDEO_HEADER).await;
+        publish(&channel, second, FrameKind::Video, 0, INTER).await;
+        publish(&channel, second, FrameKind::Video, 10, KEYFRAME).await;
+        let mut last = 0;
+        let mut saw_new_keyframe = false;
+        while let Ok(frame) = frames.try_recv() {
+            assert!(frame.timestamp >= last, "timestamps must not go back");
+            last = frame.timestamp;
+            saw_new_keyframe |= frame.is_keyframe && frame.timestamp > 0;
+            assert!(
+                frame.is_keyframe || frame.is_sequence_header,
+                "no mid-GOP frame across the switch"
+            );
+        }
+        assert!(saw_new_keyframe);
     }
 }
