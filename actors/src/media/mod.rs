@@ -4,6 +4,7 @@ pub mod amf;
 pub mod codec;
 pub mod flv;
 pub mod frame;
+pub mod fuzz;
 pub mod gop;
 pub mod hls_playlist;
 pub mod rtmp_chunk;
