@@ -21,9 +21,12 @@ use log::{error, info};
 use switchboard_actors::hls_hub::HlsHub;
 use switchboard_actors::key_store::KeyStore;
 use switchboard_actors::media::gop::GopLimits;
+use switchboard_actors::recorder_hub::RecorderHub;
 use switchboard_actors::registry::{AddPublishObserver, ArbiterPool, Registry};
 use switchboard_actors::relay_manager::RelayManager;
-use switchboard_actors::settings::{AppRules, ConflictPolicy, StreamSettings};
+use switchboard_actors::settings::{
+    AppRules, ConflictPolicy, HlsSettings, RelaySettings, StreamSettings,
+};
 
 use crate::config::{listen_addr, socket_addr, Config, PublishConflict};
 use crate::context::ServerContext;
@@ -71,6 +74,7 @@ fn stream_settings(config: &Config) -> StreamSettings {
                         live: app.live,
                         flv: app.flv,
                         hls: app.hls,
+                        static_push: app.static_push.clone(),
                     },
                 )
             })
@@ -88,6 +92,19 @@ fn stream_settings(config: &Config) -> StreamSettings {
             PublishConflict::Reject => ConflictPolicy::Reject,
         },
         noauth: config.rtmp_noauth,
+        hls: HlsSettings {
+            // Validated positive and finite; the bounds keep absurd values from turning into
+            // one-frame segments or segments longer than any player waits for.
+            fragment: Duration::try_from_secs_f64(config.hls_fragment.clamp(0.1, 600.0))
+                .unwrap_or(Duration::from_secs(2)),
+            window: config.hls_window,
+            keep_after_end: config.hls_keep_after_end,
+        },
+        relays: RelaySettings {
+            backoff_min: Duration::from_millis(config.relay_backoff_min_ms),
+            backoff_max: Duration::from_millis(config.relay_backoff_max_ms),
+            allow: config.relay_allow.clone(),
+        },
     }
 }
 
@@ -109,7 +126,7 @@ fn bind_error(what: &'static str, addr: SocketAddr) -> impl FnOnce(std::io::Erro
 
 async fn run(config: Config) -> Result<(), StartError> {
     let settings = Arc::new(stream_settings(&config));
-    let keys: Arc<dyn KeyStore> = Arc::new(keys::memory::MemoryKeyStore::new());
+    let keys: Arc<dyn KeyStore> = keys::open(&config).await?;
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -117,6 +134,7 @@ async fn run(config: Config) -> Result<(), StartError> {
     // life of the process.
     let pool = ArbiterPool::new((0..workers).map(|_| Arbiter::new().handle()).collect());
     let registry = Registry::new(settings.clone(), pool.clone()).start();
+    let hls_pool = pool.clone();
 
     let rtmp_addr = socket_addr(&config.rtmp_addr)?;
     let rtmp = tokio::net::TcpListener::bind(rtmp_addr)
@@ -134,10 +152,18 @@ async fn run(config: Config) -> Result<(), StartError> {
         .run(),
     );
 
-    let hls = HlsHub::default().start();
-    registry.do_send(AddPublishObserver(hls.clone().recipient()));
-    let relays = RelayManager::default().start();
+    let hls = HlsHub::new(registry.clone(), settings.clone(), hls_pool).start();
+    // Without an HLS listener nobody could watch what segmenters would produce.
+    if listen_addr(&config.hls_addr)?.is_some() {
+        registry.do_send(AddPublishObserver(hls.clone().recipient()));
+    }
+    let relays = RelayManager::new(registry.clone(), settings.clone()).start();
     registry.do_send(AddPublishObserver(relays.clone().recipient()));
+    if config.flv_archive {
+        let recorders = RecorderHub::new(registry.clone(), config.flv_dir.clone()).start();
+        registry.do_send(AddPublishObserver(recorders.recipient()));
+        info!("recording every stream to {}", config.flv_dir.display());
+    }
     let ctx = ServerContext {
         config: Arc::new(config),
         settings,

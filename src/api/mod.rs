@@ -1,15 +1,26 @@
-//! The control API (`api_addr`, livego's :8090).
+//! The control API (`api_addr`, livego's :8090): room keys, statistics, client management.
+//!
+//! Every reply is livego's envelope `{"status": N, "data": ...}` with HTTP status N. Two
+//! middlewares wrap every route, the console's included: CORS outermost (it answers `OPTIONS`
+//! itself, with no data), then JWT. The routes this module registers are listed once, in
+//! [`ROUTES`]; `docs/openapi.json` describes them and a test keeps the two in step.
 
+mod clients;
+mod cors;
+mod health;
+mod jwt;
+mod keys;
+mod openapi;
+mod params;
 pub mod relays;
 pub mod statics;
+mod stats;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use actix_web::dev::Server;
 use actix_web::http::StatusCode;
-use actix_web::{web, App, HttpResponse, HttpServer};
-use switchboard_actors::key_store::KeyStoreError;
+use actix_web::{middleware, web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::context::ServerContext;
 use crate::envelope;
@@ -19,74 +30,86 @@ type ApiState = ServerContext;
 /// Bind and start the API server; returns it with the address it listens on.
 pub fn start(ctx: &ServerContext, addr: SocketAddr) -> std::io::Result<(Server, SocketAddr)> {
     let state = web::Data::new(ctx.clone());
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(crate::HTTP_SHUTDOWN_TIMEOUT_SECS)
-        .bind(addr)?;
+    let jwt = web::Data::new(jwt::JwtPolicy::from_config(&ctx.config.jwt));
+    let cors = web::Data::new(cors::CorsPolicy::from_config(&ctx.config.api_cors_origins));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(jwt.clone())
+            .app_data(cors.clone())
+            .default_service(web::to(not_found))
+            .configure(routes)
+            .wrap(middleware::from_fn(jwt::require_token))
+            // Registered last, so it runs first: even a 403 carries the CORS headers.
+            .wrap(middleware::from_fn(cors::apply))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(crate::HTTP_SHUTDOWN_TIMEOUT_SECS)
+    .bind(addr)?;
     let local = server.addrs().first().copied().unwrap_or(addr);
     Ok((server.run(), local))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     relays::routes(cfg);
-    cfg.route("/control/get", web::route().to(get_key))
-        .route("/control/reset", web::route().to(reset_key))
-        .route("/control/delete", web::route().to(delete_room));
+    register(cfg);
     // Last: the console serves `/`.
     statics::routes(cfg);
 }
 
-type Params = web::Query<HashMap<String, String>>;
+/// Declares [`ROUTES`] and registers them, from one list. `ANY` accepts every method, as
+/// livego's handlers do (query string or form body); other methods get 405.
+macro_rules! api_routes {
+    (@method ANY) => { web::route() };
+    (@method GET) => { web::get() };
+    (@method DELETE) => { web::delete() };
+    ($($method:ident $path:literal => $handler:path,)*) => {
+        /// Every route this module registers, as (method, path pattern).
+        // Read by the OpenAPI test that keeps docs/openapi.json in step.
+        #[cfg_attr(not(test), allow(dead_code))]
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
 
-fn room_param<'a>(params: &'a Params, endpoint: &str) -> Result<&'a str, HttpResponse> {
-    match params
-        .get("room")
-        .map(|r| r.trim())
-        .filter(|r| !r.is_empty())
-    {
-        Some(room) => Ok(room),
-        None => Err(envelope::reply(
-            StatusCode::BAD_REQUEST,
-            format!("missing room; usage: /control/{endpoint}?room=<ROOM_NAME>"),
-        )),
-    }
-}
-
-fn store_error(e: KeyStoreError) -> HttpResponse {
-    envelope::reply(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-}
-
-async fn get_key(params: Params, state: web::Data<ApiState>) -> HttpResponse {
-    let room = match room_param(&params, "get") {
-        Ok(room) => room,
-        Err(reply) => return reply,
+        fn register(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        .route(api_routes!(@method $method).to($handler))
+                        .default_service(web::to(|| method_not_allowed(stringify!($method)))),
+                );
+            )*
+        }
     };
-    match state.keys.key_for_room(room).await {
-        Ok(key) => envelope::ok(key),
-        Err(e) => store_error(e),
-    }
 }
 
-async fn reset_key(params: Params, state: web::Data<ApiState>) -> HttpResponse {
-    let room = match room_param(&params, "reset") {
-        Ok(room) => room,
-        Err(reply) => return reply,
-    };
-    match state.keys.reset_key(room).await {
-        Ok(key) => envelope::ok(key),
-        Err(e) => store_error(e),
-    }
+api_routes! {
+    ANY "/control/get" => keys::get_key,
+    ANY "/control/reset" => keys::reset_key,
+    ANY "/control/delete" => keys::delete_room,
+    ANY "/stat/livestat" => stats::livestat,
+    GET "/api/streams" => stats::streams,
+    GET "/api/clients" => clients::list,
+    DELETE "/api/clients/{id}" => clients::kick,
+    GET "/healthz" => health::healthz,
+    GET "/api/openapi.json" => openapi::document,
 }
 
-async fn delete_room(params: Params, state: web::Data<ApiState>) -> HttpResponse {
-    let room = match room_param(&params, "delete") {
-        Ok(room) => room,
-        Err(reply) => return reply,
-    };
-    match state.keys.delete_room(room).await {
-        Ok(true) => envelope::ok("Ok"),
-        Ok(false) => envelope::reply(StatusCode::NOT_FOUND, "room not found"),
-        Err(e) => store_error(e),
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    envelope::reply(
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint: {}", req.path()),
+    )
+}
+
+async fn method_not_allowed(allowed: &'static str) -> HttpResponse {
+    let mut reply = envelope::reply(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method not allowed; use {allowed}"),
+    );
+    if let Ok(value) = format!("{allowed}, OPTIONS").parse() {
+        reply
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
     }
+    reply
 }
