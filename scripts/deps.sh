@@ -16,6 +16,14 @@ need_cmd ffprobe ffmpeg
 need_cmd rtmpdump rtmpdump
 need_cmd gst-launch-1.0 gstreamer1.0-tools
 need_cmd redis-server redis-server
+need_cmd redis-cli redis-tools
+need_cmd openssl openssl          # signs JWTs in the API tests independently of the server
+need_cmd python3 python3          # a client with a tiny receive buffer (slow-viewer test)
+need_cmd nginx nginx              # foreign RTMP server for relay tests and benchmarks
+ls /usr/lib/nginx/modules/ngx_rtmp_module.so >/dev/null 2>&1 || pkgs+=(libnginx-mod-rtmp)
+need_cmd chromium chromium        # browser tests (driven by playwright-core)
+need_cmd node nodejs
+need_cmd npm npm
 if command -v gst-inspect-1.0 >/dev/null 2>&1; then
     need_gst rtmp2sink gstreamer1.0-plugins-bad
     need_gst h264parse gstreamer1.0-plugins-bad
@@ -32,7 +40,7 @@ if [ "${#pkgs[@]}" -gt 0 ]; then
     $SUDO apt-get update
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkgs[@]}"
 else
-    echo "deps: ffmpeg, rtmpdump, GStreamer (rtmp2sink, flvmux, flvdemux, h264parse, aacparse), redis-server present"
+    echo "deps: all present (ffmpeg, rtmpdump, GStreamer, redis, openssl, nginx-rtmp, chromium, node)"
 fi
 
 # Rust lint/format components used by `make test`.
