@@ -6,6 +6,8 @@
 #   make e2e      integration tests only (tests/*.rs)
 #   make deps     install missing external tools (ffmpeg, rtmpdump, GStreamer, redis)
 #   make bench    run scripts/bench.sh if present
+#   make web      fetch the console's player libraries (npm) into statics/vendor/
+#   make browser-test  the console in headless Chromium (playwright-core)
 #   make fmt / clippy / clean
 #
 # The e2e tests spawn ffmpeg/ffprobe/gst-launch/rtmpdump next to the server.
@@ -20,7 +22,7 @@ TEST_THREADS ?= 2
 SB_E2E_JOBS  ?= 2
 export SB_E2E_JOBS
 
-.PHONY: all build release run test e2e deps fmt fmt-check clippy bench clean
+.PHONY: all build release run test e2e deps fmt fmt-check clippy bench clean web browser-test
 
 all: build
 
@@ -30,14 +32,24 @@ build:
 release:
 	$(CARGO) build --release
 
-run: release
+run: release web
 	./target/release/switchboard --config_file=config.toml
 
 test:
 	$(MAKE) --no-print-directory deps
+	$(MAKE) --no-print-directory web
 	$(MAKE) --no-print-directory fmt-check
 	$(MAKE) --no-print-directory clippy
 	$(CARGO) test --workspace -- --test-threads=$(TEST_THREADS)
+	$(MAKE) --no-print-directory browser-test
+
+# The console's player libraries come from npm at pinned versions (package-lock.json) and are
+# copied into statics/vendor/; nothing is loaded from a CDN at run time.
+web:
+	bash scripts/build-web.sh
+
+browser-test: build web
+	bash scripts/browser-test.sh
 
 e2e:
 	$(CARGO) test --workspace --test '*' -- --test-threads=$(TEST_THREADS)
