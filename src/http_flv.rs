@@ -122,7 +122,12 @@ async fn streams(state: web::Data<FlvState>) -> HttpResponse {
                 id: publisher.info.id.to_string(),
             });
         }
-        for viewer in stream.viewers {
+        // The server's own subscribers (HLS segmenter, recorder) are not players.
+        for viewer in stream
+            .viewers
+            .into_iter()
+            .filter(|v| v.info.kind.is_player())
+        {
             reply.players.push(StreamEntry {
                 key: key.clone(),
                 id: viewer.info.id.to_string(),
