@@ -19,7 +19,7 @@ pub const MAX_GOP_NUM: usize = 16;
 const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
 /// Top-level keys the file understands; anything else is warned about and ignored, as livego does.
-const FILE_KEYS: [&str; 24] = [
+const FILE_KEYS: [&str; 26] = [
     "rtmp_addr",
     "httpflv_addr",
     "hls_addr",
@@ -44,6 +44,8 @@ const FILE_KEYS: [&str; 24] = [
     "gop_max_frames",
     "gop_max_bytes",
     "viewer_queue",
+    "relay_backoff_min_ms",
+    "relay_backoff_max_ms",
 ];
 const JWT_KEYS: [&str; 2] = ["secret", "algorithm"];
 const APP_KEYS: [&str; 6] = ["appname", "live", "hls", "flv", "api", "static_push"];
@@ -83,6 +85,9 @@ pub struct Config {
     pub gop_max_bytes: usize,
     /// Frames queued per viewer beyond the GOP replay.
     pub viewer_queue: usize,
+    /// First relay reconnect delay, milliseconds; doubles per failure up to the max.
+    pub relay_backoff_min_ms: u64,
+    pub relay_backoff_max_ms: u64,
     /// The file that was (or would have been) read.
     pub config_file: PathBuf,
 }
@@ -254,6 +259,8 @@ impl Default for Config {
             gop_max_frames: 2500,
             gop_max_bytes: 64 * 1024 * 1024,
             viewer_queue: 512,
+            relay_backoff_min_ms: 1000,
+            relay_backoff_max_ms: 30_000,
             config_file: PathBuf::from(DEFAULT_CONFIG_FILE),
         }
     }
@@ -287,6 +294,8 @@ impl fmt::Debug for Config {
             .field("gop_max_frames", &self.gop_max_frames)
             .field("gop_max_bytes", &self.gop_max_bytes)
             .field("viewer_queue", &self.viewer_queue)
+            .field("relay_backoff_min_ms", &self.relay_backoff_min_ms)
+            .field("relay_backoff_max_ms", &self.relay_backoff_max_ms)
             .field("config_file", &self.config_file)
             .finish()
     }
@@ -418,6 +427,8 @@ struct FileConfig {
     gop_max_frames: Option<usize>,
     gop_max_bytes: Option<usize>,
     viewer_queue: Option<usize>,
+    relay_backoff_min_ms: Option<u64>,
+    relay_backoff_max_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -686,6 +697,18 @@ impl Config {
             gop_max_frames: file.gop_max_frames.unwrap_or(d.gop_max_frames),
             gop_max_bytes: file.gop_max_bytes.unwrap_or(d.gop_max_bytes),
             viewer_queue: file.viewer_queue.unwrap_or(d.viewer_queue),
+            relay_backoff_min_ms: pick(
+                None,
+                env.number("RELAY_BACKOFF_MIN_MS")?,
+                file.relay_backoff_min_ms,
+                d.relay_backoff_min_ms,
+            ),
+            relay_backoff_max_ms: pick(
+                None,
+                env.number("RELAY_BACKOFF_MAX_MS")?,
+                file.relay_backoff_max_ms,
+                d.relay_backoff_max_ms,
+            ),
             config_file,
         };
         config.validated()
@@ -752,6 +775,21 @@ impl Config {
                 return Err(ConfigError::invalid(key, "must be at least 1"));
             }
         }
+        if self.relay_backoff_min_ms < 1 {
+            return Err(ConfigError::invalid(
+                "relay_backoff_min_ms",
+                "must be at least 1 millisecond",
+            ));
+        }
+        if self.relay_backoff_max_ms < self.relay_backoff_min_ms {
+            return Err(ConfigError::invalid(
+                "relay_backoff_max_ms",
+                format!(
+                    "must be at least relay_backoff_min_ms ({}), got {}",
+                    self.relay_backoff_min_ms, self.relay_backoff_max_ms
+                ),
+            ));
+        }
         for (i, app) in self.server.iter().enumerate() {
             let key = format!("server[{i}].appname");
             if app.appname.trim().is_empty() {
@@ -763,6 +801,14 @@ impl Config {
                     key,
                     format!("must not contain '/', got {:?}", app.appname),
                 ));
+            }
+            for url in &app.static_push {
+                if let Err(e) = switchboard_actors::relay_session::RtmpUrl::parse_base(url) {
+                    return Err(ConfigError::invalid(
+                        format!("server[{i}].static_push"),
+                        format!("{url:?}: {e}"),
+                    ));
+                }
             }
             if self.server[..i].iter().any(|a| a.appname == app.appname) {
                 return Err(ConfigError::invalid(
@@ -1304,6 +1350,33 @@ mod tests {
     fn level_is_normalised() {
         let config = load_with_file("level = \"WARNING\"", &[], &[]).expect("loads");
         assert_eq!(config.level, "warn");
+    }
+
+    #[test]
+    fn relay_keys_come_from_file_or_env_and_are_checked() {
+        let config = load_with_file(
+            "relay_backoff_min_ms = 250\nrelay_backoff_max_ms = 4000",
+            &[],
+            &[("RELAY_BACKOFF_MAX_MS", "5000")],
+        )
+        .expect("loads");
+        assert_eq!(
+            (config.relay_backoff_min_ms, config.relay_backoff_max_ms),
+            (250, 5000)
+        );
+        for (file, key) in [
+            ("relay_backoff_min_ms = 0", "relay_backoff_min_ms"),
+            (
+                "relay_backoff_min_ms = 5000\nrelay_backoff_max_ms = 1000",
+                "relay_backoff_max_ms",
+            ),
+            (
+                "[[server]]\nappname = \"live\"\nstatic_push = [\"http://cdn/live\"]",
+                "server[0].static_push",
+            ),
+        ] {
+            assert_eq!(invalid_key(load_with_file(file, &[], &[])), key, "{file}");
+        }
     }
 
     #[test]
