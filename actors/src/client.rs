@@ -40,7 +40,7 @@ pub enum ClientKind {
     RtmpPlayer,
     HttpFlv,
     Hls,
-    /// A relay pushing this stream to another server.
+    /// A relay: pushing this stream to another server, or publishing one pulled from it.
     Relay,
     /// The FLV recorder (not a viewer: never listed as a player).
     Recorder,
