@@ -30,13 +30,8 @@ pub fn start(ctx: &ServerContext, addr: SocketAddr) -> std::io::Result<(Server, 
     });
     let write_timeout = ctx.settings.write_timeout;
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
-        .on_connect(move |conn, _ext| tune_viewer_socket(conn, write_timeout))
-        .workers(ctx.workers)
-        .disable_signals()
-        .shutdown_timeout(crate::HTTP_SHUTDOWN_TIMEOUT_SECS)
-        .bind(addr)?;
-    let local = server.addrs().first().copied().unwrap_or(addr);
-    Ok((server.run(), local))
+        .on_connect(move |conn, _ext| tune_viewer_socket(conn, write_timeout));
+    start_http_server!(server, ctx.workers, addr)
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

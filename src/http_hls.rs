@@ -58,13 +58,8 @@ pub fn start(ctx: &ServerContext, addr: SocketAddr) -> std::io::Result<(Server, 
             // included, or a player cannot tell a 404 from a network failure.
             .wrap(DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*")))
             .default_service(web::to(serve))
-    })
-    .workers(ctx.workers)
-    .disable_signals()
-    .shutdown_timeout(crate::HTTP_SHUTDOWN_TIMEOUT_SECS)
-    .bind(addr)?;
-    let local = server.addrs().first().copied().unwrap_or(addr);
-    Ok((server.run(), local))
+    });
+    start_http_server!(server, ctx.workers, addr)
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -3,6 +3,21 @@
 //!
 //! `main` only wires: configuration → key store → registry → listeners and HTTP servers.
 
+/// Every HTTP surface starts alike: `main` owns signals and shutdown, and endless bodies (FLV)
+/// must not hold a shutdown for actix-web's default 30 s. Evaluates to the running server and
+/// the address it listens on.
+macro_rules! start_http_server {
+    ($builder:expr, $workers:expr, $addr:expr) => {{
+        let server = $builder
+            .workers($workers)
+            .disable_signals()
+            .shutdown_timeout($crate::HTTP_SHUTDOWN_TIMEOUT_SECS)
+            .bind($addr)?;
+        let local = server.addrs().first().copied().unwrap_or($addr);
+        Ok((server.run(), local))
+    }};
+}
+
 mod api;
 mod config;
 mod context;

@@ -8,25 +8,11 @@ mod relays;
 
 use common::*;
 use nginx::NginxRtmp;
+use relays::assert_plays_h264_aac;
 use std::thread;
 use std::time::{Duration, Instant};
 
 const FAST_BACKOFF: &str = "relay_backoff_min_ms = 200\nrelay_backoff_max_ms = 1000\n";
-
-fn assert_plays_h264_aac(url: &str) {
-    let probe = ffprobe_json(url).unwrap_or_else(|e| panic!("{e}"));
-    let summary = probe_summary(&probe);
-    assert_eq!(
-        summary.video_codec.as_deref(),
-        Some("h264"),
-        "{url}: {probe}"
-    );
-    assert_eq!(
-        summary.audio_codec.as_deref(),
-        Some("aac"),
-        "{url}: {probe}"
-    );
-}
 
 /// Push to nginx-rtmp and play it there; pull it back from nginx into another room and play
 /// that over HTTP-FLV.

@@ -761,6 +761,17 @@ mod tests {
         });
         let registry = Registry::new(settings, ArbiterPool::default()).start();
         let key = StreamKey::new("live", "room");
+        let (publisher, channel) = attach_publisher(&registry, &key).await;
+        publish(&channel, publisher, FrameKind::Video, 0, VIDEO_HEADER).await;
+        publish(&channel, publisher, FrameKind::Audio, 0, AUDIO_HEADER).await;
+        publish(&channel, publisher, FrameKind::Video, 0, KEYFRAME).await;
+        (registry, channel, publisher, key)
+    }
+
+    async fn attach_publisher(
+        registry: &Addr<Registry>,
+        key: &StreamKey,
+    ) -> (ClientId, Addr<StreamChannel>) {
         let info = ClientInfo::new(ClientKind::RtmpPublisher, None, String::new());
         let publisher = info.id;
         let channel = registry
@@ -772,10 +783,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        publish(&channel, publisher, FrameKind::Video, 0, VIDEO_HEADER).await;
-        publish(&channel, publisher, FrameKind::Audio, 0, AUDIO_HEADER).await;
-        publish(&channel, publisher, FrameKind::Video, 0, KEYFRAME).await;
-        (registry, channel, publisher, key)
+        (publisher, channel)
     }
 
     async fn play(registry: &Addr<Registry>, key: &StreamKey) -> FrameReceiver {
@@ -817,11 +825,7 @@ mod tests {
         // The reader that keeps up gets everything: replay (3) and 40 frames.
         assert_eq!(fast_received, 43);
         let info = channel.send(GetStreamInfo).await.unwrap();
-        let dropped: u64 = info
-            .viewers
-            .iter()
-            .map(|v| v.traffic.dropped_frames)
-            .sum();
+        let dropped: u64 = info.viewers.iter().map(|v| v.traffic.dropped_frames).sum();
         assert!(dropped > 0, "the slow viewer must have dropped frames");
 
         // Drain what the slow viewer has; more inter frames stay skipped, the next keyframe
@@ -855,17 +859,7 @@ mod tests {
     async fn takeover_keeps_viewers_and_timestamps_monotonic() {
         let (registry, channel, _first, key) = start_stream(64).await;
         let mut frames = play(&registry, &key).await;
-        let info = ClientInfo::new(ClientKind::RtmpPublisher, None, String::new());
-        let second = info.id;
-        registry
-            .send(Publish {
-                key: key.clone(),
-                info,
-                control: Sink.start().recipient(),
-            })
-            .await
-            .unwrap()
-            .unwrap();
+        let (second, _) = attach_publisher(&registry, &key).await;
         // The new encoder starts its clock at 0 again.
         publish(&channel, second, FrameKind::Video, 0, VIDEO_HEADER).await;
         publish(&channel, second, FrameKind::Video, 0, INTER).await;

@@ -42,13 +42,8 @@ pub fn start(ctx: &ServerContext, addr: SocketAddr) -> std::io::Result<(Server, 
             .wrap(middleware::from_fn(jwt::require_token))
             // Registered last, so it runs first: even a 403 carries the CORS headers.
             .wrap(middleware::from_fn(cors::apply))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(crate::HTTP_SHUTDOWN_TIMEOUT_SECS)
-    .bind(addr)?;
-    let local = server.addrs().first().copied().unwrap_or(addr);
-    Ok((server.run(), local))
+    });
+    start_http_server!(server, 1, addr)
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

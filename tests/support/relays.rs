@@ -183,3 +183,31 @@ pub fn video_gaps(tags: &[(Instant, FlvTag)]) -> (Duration, bool) {
         .all(|w| w[1].1.timestamp >= w[0].1.timestamp);
     (longest, monotonic)
 }
+
+/// ffprobe sees H.264 and AAC at `url`.
+pub fn assert_plays_h264_aac(url: &str) {
+    let probe = crate::common::ffprobe_json(url).unwrap_or_else(|e| panic!("{e}"));
+    let summary = crate::common::probe_summary(&probe);
+    assert_eq!(
+        summary.video_codec.as_deref(),
+        Some("h264"),
+        "{url}: {probe}"
+    );
+    assert_eq!(
+        summary.audio_codec.as_deref(),
+        Some("aac"),
+        "{url}: {probe}"
+    );
+}
+
+/// ffprobe sees the test media's H.264 640x360 and AAC at `url`.
+pub fn assert_plays_h264_640x360(url: &str) {
+    assert_plays_h264_aac(url);
+    let probe = crate::common::ffprobe_json(url).unwrap_or_else(|e| panic!("{e}"));
+    let summary = crate::common::probe_summary(&probe);
+    assert_eq!(
+        (summary.width, summary.height),
+        (Some(640), Some(360)),
+        "{url}"
+    );
+}
