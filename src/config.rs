@@ -741,6 +741,17 @@ impl Config {
                 ),
             ));
         }
+        // The secret is shared, so only the HMAC algorithms make sense; anything else would
+        // refuse every API request at run time instead of failing here.
+        if !["HS256", "HS384", "HS512"].contains(&self.jwt.algorithm.as_str()) {
+            return Err(ConfigError::invalid(
+                "jwt.algorithm",
+                format!(
+                    "expected HS256, HS384 or HS512, got {:?}",
+                    self.jwt.algorithm
+                ),
+            ));
+        }
         if self.gop_num > MAX_GOP_NUM {
             return Err(ConfigError::invalid(
                 "gop_num",
@@ -1389,5 +1400,15 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn a_non_hmac_jwt_algorithm_is_refused_at_startup() {
+        let err = Config::load_from(
+            vec!["switchboard".into(), "--jwt_algorithm=RS256".into()],
+            &|_| None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("jwt.algorithm"), "{err}");
     }
 }
