@@ -38,8 +38,8 @@ impl RtmpListener {
             let registry = self.registry.clone();
             let keys = self.keys.clone();
             let settings = self.settings.clone();
-            let Some(arbiter) = self.pool.pick() else {
-                start_session(stream, registry, keys, settings);
+            let Some((index, arbiter)) = self.pool.pick_indexed() else {
+                start_session(stream, registry, keys, settings, None);
                 continue;
             };
             // Each arbiter is its own runtime: move the socket over as a std stream and
@@ -53,7 +53,7 @@ impl RtmpListener {
             };
             arbiter.spawn(async move {
                 match TcpStream::from_std(std_stream) {
-                    Ok(stream) => start_session(stream, registry, keys, settings),
+                    Ok(stream) => start_session(stream, registry, keys, settings, Some(index)),
                     Err(e) => warn!("rtmp connection from {peer} lost in handoff: {e}"),
                 }
             });
@@ -66,8 +66,9 @@ fn start_session(
     registry: Addr<Registry>,
     keys: Arc<dyn KeyStore>,
     settings: Arc<StreamSettings>,
+    arbiter: Option<usize>,
 ) {
-    if let Err(e) = RtmpSession::start(stream, registry, keys, settings) {
+    if let Err(e) = RtmpSession::start(stream, registry, keys, settings, arbiter) {
         debug!("rtmp connection closed before its session started: {e}");
     }
 }

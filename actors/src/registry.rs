@@ -30,6 +30,9 @@ pub struct Publish {
     pub key: StreamKey,
     pub info: ClientInfo,
     pub control: Recipient<PublisherControl>,
+    /// The pool arbiter the publisher runs on: a new channel starts there, so the publisher's
+    /// frames reach it without a cross-thread hop.
+    pub arbiter: Option<usize>,
 }
 
 /// Subscribe a viewer to `key`.
@@ -47,6 +50,9 @@ pub struct Play {
 pub struct Subscription {
     pub channel: Addr<StreamChannel>,
     pub frames: FrameReceiver,
+    /// The channel's thread (its index in the pool and handle): a viewer that writes from there
+    /// gets its frames without a cross-thread wake-up per frame.
+    pub home: Option<(usize, ArbiterHandle)>,
 }
 
 /// Channel → registry: the channel has no publisher and no viewers after `attaches_handled`
@@ -92,6 +98,7 @@ pub struct Kick {
 struct ChannelEntry {
     addr: Addr<StreamChannel>,
     attaches_sent: u64,
+    home: Option<(usize, ArbiterHandle)>,
 }
 
 /// Threads that channels run on, picked round robin, so streams spread over the cores.
@@ -111,11 +118,21 @@ impl ArbiterPool {
 
     /// The next arbiter, or `None` to run on the caller's own.
     pub fn pick(&self) -> Option<&ArbiterHandle> {
+        self.pick_indexed().map(|(_, arbiter)| arbiter)
+    }
+
+    /// The arbiter at `index`.
+    pub fn get(&self, index: usize) -> Option<&ArbiterHandle> {
+        self.arbiters.get(index)
+    }
+
+    /// The next arbiter with its index in the pool.
+    pub fn pick_indexed(&self) -> Option<(usize, &ArbiterHandle)> {
         if self.arbiters.is_empty() {
             return None;
         }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.arbiters.len();
-        self.arbiters.get(i)
+        self.arbiters.get(i).map(|arbiter| (i, arbiter))
     }
 }
 
@@ -136,14 +153,23 @@ impl Registry {
         }
     }
 
-    fn channel_for(&mut self, key: &StreamKey, ctx: &mut Context<Self>) -> &mut ChannelEntry {
+    fn channel_for(
+        &mut self,
+        key: &StreamKey,
+        preferred: Option<usize>,
+        ctx: &mut Context<Self>,
+    ) -> &mut ChannelEntry {
         let registry = ctx.address();
         let settings = self.settings.clone();
         let arbiters = self.arbiters.clone();
         self.channels.entry(key.clone()).or_insert_with(|| {
             let key = key.clone();
-            let addr = match arbiters.pick() {
-                Some(arbiter) => StreamChannel::start_in_arbiter(arbiter, move |_| {
+            let home = preferred
+                .and_then(|index| arbiters.get(index).map(|arbiter| (index, arbiter)))
+                .or_else(|| arbiters.pick_indexed())
+                .map(|(index, arbiter)| (index, arbiter.clone()));
+            let addr = match &home {
+                Some((_, arbiter)) => StreamChannel::start_in_arbiter(arbiter, move |_| {
                     StreamChannel::new(key, registry, settings)
                 }),
                 None => StreamChannel::new(key, registry, settings).start(),
@@ -151,6 +177,7 @@ impl Registry {
             ChannelEntry {
                 addr,
                 attaches_sent: 0,
+                home,
             }
         })
     }
@@ -170,7 +197,7 @@ impl Handler<Publish> for Registry {
     type Result = ResponseFuture<Result<Addr<StreamChannel>, PublishRejected>>;
 
     fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) -> Self::Result {
-        let entry = self.channel_for(&msg.key, ctx);
+        let entry = self.channel_for(&msg.key, msg.arbiter, ctx);
         entry.attaches_sent += 1;
         let addr = entry.addr.clone();
         let (reply, answer) = oneshot::channel();
@@ -206,9 +233,10 @@ impl Handler<Play> for Registry {
         if msg.require_publisher && !self.channels.contains_key(&msg.key) {
             return Box::pin(async { Err(PlayRejected::NotPublishing) });
         }
-        let entry = self.channel_for(&msg.key, ctx);
+        let entry = self.channel_for(&msg.key, None, ctx);
         entry.attaches_sent += 1;
         let addr = entry.addr.clone();
+        let home = entry.home.clone();
         let (reply, answer) = oneshot::channel();
         addr.do_send(AttachViewer {
             info: msg.info,
@@ -221,6 +249,7 @@ impl Handler<Play> for Registry {
                 Ok(Ok(frames)) => Ok(Subscription {
                     channel: addr,
                     frames,
+                    home,
                 }),
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(PlayRejected::ChannelGone),

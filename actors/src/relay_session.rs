@@ -1031,6 +1031,7 @@ impl RelaySession {
             key: self.spec.key.clone(),
             info,
             control: ctx.address().recipient(),
+            arbiter: None,
         });
         // `wait`: the remote's bytes queue up behind the decision (TCP backpressure) instead
         // of piling up in memory.

@@ -28,7 +28,7 @@ use crate::media::frame::RTMP_OUT_CHUNK_SIZE;
 use crate::media::{amf, rtmp_chunk, FrameKind};
 use crate::registry::{Play, Publish, Registry};
 use crate::settings::StreamSettings;
-use crate::socket_writer::{self, WriterCommand, WriterEnd, CONTROL_QUEUE};
+use crate::socket_writer::{self, WriterCommand, WriterEnd, WriterHooks, CONTROL_QUEUE};
 use crate::stream_channel::{
     PlayRejected, PublishFrame, PublishMetadata, PublishRejected, StreamChannel, Unpublish,
     Unsubscribe,
@@ -97,15 +97,19 @@ pub struct RtmpSession {
     last_input: Instant,
     /// Set once we decided to close: input is ignored, the actor stops after `CLOSE_LINGER`.
     closing: bool,
+    /// Which pool arbiter this session runs on.
+    arbiter: Option<usize>,
 }
 
 impl RtmpSession {
-    /// Start a session for an accepted socket, on the current arbiter.
+    /// Start a session for an accepted socket, on the current arbiter (`arbiter`: its index in
+    /// the registry's pool, if it is one of them).
     pub fn start(
         stream: TcpStream,
         registry: Addr<Registry>,
         keys: Arc<dyn KeyStore>,
         settings: Arc<StreamSettings>,
+        arbiter: Option<usize>,
     ) -> io::Result<Addr<RtmpSession>> {
         // Replies to connect/createStream/publish are small; without this, Nagle and the
         // peer's delayed ACK add ~40 ms to every round trip of the setup.
@@ -117,15 +121,17 @@ impl RtmpSession {
         Ok(RtmpSession::create(move |ctx| {
             ctx.add_stream(FramedRead::new(read_half, BytesCodec::new()));
             let (tx, rx) = mpsc::channel(CONTROL_QUEUE);
-            let addr = ctx.address();
-            let media_end_addr = addr.clone();
-            actix::spawn(async move {
-                let end = socket_writer::run(write_half, rx, write_timeout, move || {
-                    media_end_addr.do_send(MediaEnded)
-                })
-                .await;
-                addr.do_send(WriterFinished(end));
-            });
+            let media_end = ctx.address();
+            let finished = ctx.address();
+            socket_writer::spawn(
+                write_half,
+                rx,
+                write_timeout,
+                WriterHooks {
+                    on_media_end: Box::new(move || media_end.do_send(MediaEnded)),
+                    on_finished: Box::new(move |end| finished.do_send(WriterFinished(end))),
+                },
+            );
             RtmpSession {
                 id: uuid::Uuid::new_v4(),
                 peer,
@@ -142,6 +148,7 @@ impl RtmpSession {
                 role: Role::Idle,
                 last_input: Instant::now(),
                 closing: false,
+                arbiter,
             }
         }))
     }
@@ -405,6 +412,7 @@ impl RtmpSession {
         let peer = self.peer;
         let local = self.local;
         let decision_app = app.clone();
+        let arbiter = self.arbiter;
         let decision = async move {
             let room = match lookup.await {
                 Ok(Some(room)) => room,
@@ -423,6 +431,7 @@ impl RtmpSession {
                     key: key.clone(),
                     info,
                     control,
+                    arbiter,
                 })
                 .await
             {
@@ -543,10 +552,16 @@ impl RtmpSession {
                         Ok(results) => {
                             info!("conn={} peer={} playing stream={key}", act.id, act.peer);
                             act.write_results(results, ctx);
+                            // Write from the channel's thread unless we are already on it.
+                            let home = subscription
+                                .home
+                                .filter(|(index, _)| Some(*index) != act.arbiter)
+                                .map(|(_, arbiter)| arbiter);
                             if let Some(writer) = act.writer.as_ref() {
                                 let _ = writer.try_send(WriterCommand::Media {
                                     frames: subscription.frames,
                                     stream_id,
+                                    home,
                                 });
                             }
                             act.role = Role::Playing {

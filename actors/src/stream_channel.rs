@@ -779,6 +779,7 @@ mod tests {
                 key: key.clone(),
                 info,
                 control: Sink.start().recipient(),
+                arbiter: None,
             })
             .await
             .unwrap()
