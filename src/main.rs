@@ -272,7 +272,7 @@ fn announce(
         info!("play HLS:      http://{}/{app}/<room>.m3u8", host(hls));
     }
     if let Some(api) = api {
-        info!("API:           http://{}/", host(api));
+        info!("API + console: http://{}/", host(api));
     }
 }
 
