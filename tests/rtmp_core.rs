@@ -92,3 +92,23 @@ fn three_rtmp_and_three_http_flv_viewers_decode() {
         publisher.describe()
     );
 }
+
+/// Keyframes of over a megabyte (livego panics above 500 KB and desyncs its chunk parser) pass
+/// through RTMP, HTTP-FLV and HLS intact.
+#[test]
+fn megabyte_keyframes_pass_through_every_protocol() {
+    let _slot = heavy_slot();
+    let media = test_media_huge_keyframes();
+    let srv = Server::start(&["--rtmp_noauth", "--hls_fragment=1"]);
+    let _publisher = ffmpeg_publisher(&media, &srv.publish_url("huge"));
+    srv.wait_live("huge", Duration::from_secs(10));
+    let hls = format!("http://127.0.0.1:{}/live/huge.m3u8", srv.hls_port);
+    for url in [srv.play_url("huge"), srv.flv_url("huge"), hls] {
+        let decode = decode_frames(&url, 2.0);
+        assert!(
+            decode.ok() && decode.frames >= 5,
+            "{url}: {}",
+            decode.summary()
+        );
+    }
+}

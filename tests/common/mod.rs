@@ -321,6 +321,36 @@ pub fn test_media_audio_only() -> PathBuf {
     .clone()
 }
 
+/// 3 s of 1280x720 lossless H.264 over noise at 5 fps: keyframes of about 1.5 MB each, far
+/// past livego's 500 KB message limit (encoded once per run).
+pub fn test_media_huge_keyframes() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        ensure_media(
+            "huge720.flv",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1280x720:rate=5,noise=alls=60:allf=t",
+                "-t",
+                "3",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-qp",
+                "0",
+                "-g",
+                "5",
+                "-f",
+                "flv",
+            ],
+        )
+    })
+    .clone()
+}
+
 // ---------------------------------------------------------------------------
 // Child processes with captured output
 // ---------------------------------------------------------------------------
