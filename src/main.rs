@@ -37,7 +37,9 @@ use switchboard_actors::hls_hub::HlsHub;
 use switchboard_actors::key_store::KeyStore;
 use switchboard_actors::media::gop::GopLimits;
 use switchboard_actors::recorder_hub::RecorderHub;
-use switchboard_actors::registry::{AddPublishObserver, ArbiterPool, Registry};
+use switchboard_actors::registry::{
+    AddPublishObserver, ArbiterPool, ListStreams, Registry, Shutdown,
+};
 use switchboard_actors::relay_manager::RelayManager;
 use switchboard_actors::settings::{
     AppRules, ConflictPolicy, HlsSettings, RelaySettings, StreamSettings,
@@ -47,6 +49,10 @@ use crate::config::{listen_addr, socket_addr, Config, PublishConflict};
 use crate::context::ServerContext;
 
 /// How long HTTP workers get to finish on shutdown; endless FLV bodies would hold them forever.
+/// How long a shutdown waits for streams to end, then for their last writes.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(3);
+const SHUTDOWN_FLUSH: Duration = Duration::from_millis(500);
+
 pub const HTTP_SHUTDOWN_TIMEOUT_SECS: u64 = 2;
 
 fn main() {
@@ -216,12 +222,31 @@ async fn run(config: Config) -> Result<(), StartError> {
         actix_rt::spawn(server);
     }
     wait_for_shutdown_signal().await;
-    info!("shutting down");
+    info!("shutting down: ending every stream");
+    end_streams(&ctx.registry).await;
     for handle in handles {
         handle.stop(true).await;
     }
     actix_rt::System::current().stop();
     Ok(())
+}
+
+/// Tell every client why it is being disconnected, and let subscribers finish what they
+/// write (recordings get their duration patched, playlists their ENDLIST) before the process
+/// exits; capped so a stuck client cannot hold the shutdown.
+async fn end_streams(registry: &actix::Addr<Registry>) {
+    let _ = registry.send(Shutdown).await;
+    let deadline = std::time::Instant::now() + SHUTDOWN_DRAIN;
+    while std::time::Instant::now() < deadline {
+        match registry.send(ListStreams).await {
+            Ok(streams) if !streams.is_empty() => {
+                actix_rt::time::sleep(Duration::from_millis(100)).await
+            }
+            _ => break,
+        }
+    }
+    // Sessions flush their last status and recorders close their files on other threads.
+    actix_rt::time::sleep(SHUTDOWN_FLUSH).await;
 }
 
 /// Log what a user needs to start streaming and watching.

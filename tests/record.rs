@@ -6,6 +6,7 @@ use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::thread;
 use std::time::Duration;
 
 fn recordings(dir: &Path) -> Vec<PathBuf> {
@@ -171,4 +172,48 @@ fn unwritable_flv_dir_logs_an_error_and_streaming_goes_on() {
     assert!(decode.ok() && decode.frames >= 60, "{}", decode.summary());
     let mut srv = srv;
     srv.assert_alive();
+}
+
+/// SIGTERM ends streams before the process exits: the publisher is told, an HTTP-FLV
+/// response ends, and the recording in progress gets its duration and filesize patched.
+#[test]
+fn sigterm_finishes_recordings_and_ends_viewers() {
+    let _slot = heavy_slot();
+    let media = test_media();
+    let out = TempDir::new("recordings-sigterm");
+    let mut srv = Server::start(&[
+        "--flv_archive",
+        &format!("--flv_dir={}", out.path().display()),
+    ]);
+    let key = srv.key("live1");
+    let mut publisher = ffmpeg_publisher(&media, &srv.publish_url(&key));
+    srv.wait_live("live1", Duration::from_secs(10));
+    let mut viewer = HttpStream::open(&srv.flv_url("live1"), Duration::from_secs(5)).expect("GET");
+    thread::sleep(Duration::from_secs(3));
+
+    let status = srv.terminate(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "server must exit cleanly on SIGTERM: {status:?}"
+    );
+    assert!(
+        viewer.wait_end(Duration::from_secs(2)).is_some(),
+        "the HTTP-FLV response must have ended"
+    );
+    assert!(
+        publisher.wait_timeout(Duration::from_secs(5)).is_some(),
+        "the publisher must have been disconnected: {}",
+        publisher.describe()
+    );
+
+    let files = recordings(&out.join("live"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    let raw = fs::read(&files[0]).expect("read recording");
+    let (_, parsed) = parse_flv(&raw);
+    let meta = amf_decode_all(&parsed[0].body);
+    let fields = meta.get(1).cloned().unwrap_or(Amf::Null);
+    let duration = fields.get("duration").and_then(Amf::as_num).unwrap_or(0.0);
+    let size = fields.get("filesize").and_then(Amf::as_num).unwrap_or(0.0);
+    assert!(duration >= 2.0, "duration not patched: {fields:?}");
+    assert_eq!(size as u64, raw.len() as u64, "filesize not patched");
 }

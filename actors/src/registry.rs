@@ -16,8 +16,8 @@ use tokio::sync::oneshot;
 use crate::client::{ClientId, ClientInfo, PublisherControl, StreamKey, ViewerControl};
 use crate::settings::StreamSettings;
 use crate::stream_channel::{
-    AttachPublisher, AttachViewer, FrameReceiver, GetStreamInfo, KickClient, PlayRejected,
-    PublishRejected, Retire, StreamChannel, StreamInfo,
+    AttachPublisher, AttachViewer, EndStream, FrameReceiver, GetStreamInfo, KickClient,
+    PlayRejected, PublishRejected, Retire, StreamChannel, StreamInfo,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -78,6 +78,12 @@ pub struct StreamPublished {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AddPublishObserver(pub Recipient<StreamPublished>);
+
+/// The server is stopping: end every stream (publishers are told why, viewers' queues end so
+/// recordings and playlists are finished) and refuse new publishers and viewers.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
 
 /// Snapshot every live stream.
 #[derive(Message)]
@@ -141,6 +147,7 @@ pub struct Registry {
     channels: HashMap<StreamKey, ChannelEntry>,
     arbiters: ArbiterPool,
     observers: Vec<Recipient<StreamPublished>>,
+    shutting_down: bool,
 }
 
 impl Registry {
@@ -150,6 +157,7 @@ impl Registry {
             channels: HashMap::new(),
             arbiters,
             observers: Vec::new(),
+            shutting_down: false,
         }
     }
 
@@ -197,6 +205,9 @@ impl Handler<Publish> for Registry {
     type Result = ResponseFuture<Result<Addr<StreamChannel>, PublishRejected>>;
 
     fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) -> Self::Result {
+        if self.shutting_down {
+            return Box::pin(async { Err(PublishRejected::ChannelGone) });
+        }
         let entry = self.channel_for(&msg.key, msg.arbiter, ctx);
         entry.attaches_sent += 1;
         let addr = entry.addr.clone();
@@ -230,6 +241,9 @@ impl Handler<Play> for Registry {
     type Result = ResponseFuture<Result<Subscription, PlayRejected>>;
 
     fn handle(&mut self, msg: Play, ctx: &mut Self::Context) -> Self::Result {
+        if self.shutting_down {
+            return Box::pin(async { Err(PlayRejected::ChannelGone) });
+        }
         if msg.require_publisher && !self.channels.contains_key(&msg.key) {
             return Box::pin(async { Err(PlayRejected::NotPublishing) });
         }
@@ -279,6 +293,19 @@ impl Handler<ChannelEmptied> for Registry {
                 debug!("stream={} empty; retiring its channel", msg.key);
                 entry.addr.do_send(Retire);
             }
+        }
+    }
+}
+
+impl Handler<Shutdown> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Shutdown, _ctx: &mut Self::Context) {
+        self.shutting_down = true;
+        for entry in self.channels.values() {
+            entry.addr.do_send(EndStream {
+                reason: "server is shutting down".to_string(),
+            });
         }
     }
 }

@@ -112,6 +112,14 @@ pub struct KickClient {
     pub reason: String,
 }
 
+/// Registry → channel: end the stream now (server shutdown): the publisher is told why and
+/// closed, every subscriber's queue ends.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EndStream {
+    pub reason: String,
+}
+
 /// Registry → channel: nobody is here and nothing is in flight; stop.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -658,6 +666,22 @@ impl Handler<KickClient> for StreamChannel {
             return true;
         }
         false
+    }
+}
+
+impl Handler<EndStream> for StreamChannel {
+    type Result = ();
+
+    fn handle(&mut self, msg: EndStream, _ctx: &mut Self::Context) {
+        if let Some(publisher) = self.publisher.take() {
+            publisher.control.do_send(PublisherControl::Kick {
+                reason: msg.reason.clone(),
+            });
+        }
+        self.orphaned_since = Some(Instant::now());
+        self.gop.clear_media();
+        self.end_all_viewers(&msg.reason);
+        self.report_if_empty();
     }
 }
 

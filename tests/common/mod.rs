@@ -796,6 +796,27 @@ impl Server {
     }
 }
 
+impl Server {
+    /// SIGTERM the server and wait for it to exit (`None` if it did not within `timeout`; it
+    /// is then killed). The server is gone afterwards, so dropping it checks nothing.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        send_signal(child.id(), "TERM");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let Some(mut child) = self.child.take() else {
