@@ -45,8 +45,8 @@ use crate::registry::{Play, Publish, Registry};
 use crate::relay_manager::{RelayFinished, RelayManager, RelayPublishing};
 use crate::settings::StreamSettings;
 use crate::stream_channel::{
-    FrameReceiver, PlayRejected, PublishFrame, PublishMetadata, PublishRejected, StreamChannel,
-    Unpublish, Unsubscribe,
+    offer, FrameReceiver, PlayRejected, PublishFrame, PublishMetadata, PublishRejected,
+    StreamChannel, Unpublish, Unsubscribe,
 };
 
 /// Control packets (handshake, commands, acks) the remote may leave unread.
@@ -990,18 +990,49 @@ impl RelaySession {
         let Some(local) = self.local.as_ref() else {
             return;
         };
+        let channel = local.channel.clone();
+        let publisher = local.publisher;
         match media {
-            RemoteMedia::Metadata(metadata) => local.channel.do_send(PublishMetadata {
-                publisher: local.publisher,
-                metadata,
-            }),
-            RemoteMedia::Frame(kind, timestamp, body) => local.channel.do_send(PublishFrame {
-                publisher: local.publisher,
-                kind,
-                timestamp,
-                body,
-            }),
+            RemoteMedia::Metadata(metadata) => {
+                let msg = PublishMetadata {
+                    publisher,
+                    metadata,
+                };
+                if let Some(request) = offer(&channel, msg) {
+                    self.pause_until(request, ctx);
+                }
+            }
+            RemoteMedia::Frame(kind, timestamp, body) => {
+                let msg = PublishFrame {
+                    publisher,
+                    kind,
+                    timestamp,
+                    body,
+                };
+                if let Some(request) = offer(&channel, msg) {
+                    self.pause_until(request, ctx);
+                }
+            }
         }
+    }
+
+    /// The local channel's mailbox is full: read and handle nothing more from the remote until
+    /// it takes `request` (TCP pushes back on the remote); frames stay in order.
+    fn pause_until<F>(&mut self, request: F, ctx: &mut Context<Self>)
+    where
+        F: std::future::Future + 'static,
+    {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        link.deciding = true;
+        let conn = link.conn;
+        ctx.wait(request.into_actor(self).map(move |_, act, ctx| {
+            if let Some(link) = act.link.as_mut().filter(|link| link.conn == conn) {
+                link.deciding = false;
+            }
+            act.process_events(ctx);
+        }));
     }
 
     /// Attach as a new publisher of the local room. After a reconnect the previous attachment

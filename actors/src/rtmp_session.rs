@@ -30,7 +30,7 @@ use crate::registry::{Play, Publish, Registry};
 use crate::settings::StreamSettings;
 use crate::socket_writer::{self, WriterCommand, WriterEnd, WriterHooks, CONTROL_QUEUE};
 use crate::stream_channel::{
-    PlayRejected, PublishFrame, PublishMetadata, PublishRejected, StreamChannel, Unpublish,
+    offer, PlayRejected, PublishFrame, PublishMetadata, PublishRejected, StreamChannel, Unpublish,
     Unsubscribe,
 };
 
@@ -89,7 +89,8 @@ pub struct RtmpSession {
     handshake: Option<Handshake>,
     session: Option<ServerSession>,
     writer: Option<mpsc::Sender<WriterCommand>>,
-    /// Events waiting while an admission decision is pending, handled in arrival order.
+    /// Events waiting while an admission decision (or a full channel mailbox) is pending,
+    /// handled in arrival order.
     pending: VecDeque<ServerSessionEvent>,
     deciding: bool,
     app: Option<String>,
@@ -299,18 +300,21 @@ impl RtmpSession {
             }
             ServerSessionEvent::StreamMetadataChanged { metadata, .. } => {
                 if let Role::Publishing { channel, .. } = &self.role {
-                    channel.do_send(PublishMetadata {
+                    let msg = PublishMetadata {
                         publisher: self.id,
                         metadata,
-                    });
+                    };
+                    if let Some(request) = offer(channel, msg) {
+                        self.pause_until(request, ctx);
+                    }
                 }
             }
             ServerSessionEvent::VideoDataReceived {
                 data, timestamp, ..
-            } => self.on_media(FrameKind::Video, data, timestamp.value),
+            } => self.on_media(FrameKind::Video, data, timestamp.value, ctx),
             ServerSessionEvent::AudioDataReceived {
                 data, timestamp, ..
-            } => self.on_media(FrameKind::Audio, data, timestamp.value),
+            } => self.on_media(FrameKind::Audio, data, timestamp.value, ctx),
             ServerSessionEvent::UnhandleableAmf0Command {
                 command_name,
                 additional_values,
@@ -335,21 +339,37 @@ impl RtmpSession {
         }
     }
 
-    fn on_media(&mut self, kind: FrameKind, body: Bytes, timestamp: u32) {
-        if let Role::Publishing {
+    fn on_media(&mut self, kind: FrameKind, body: Bytes, timestamp: u32, ctx: &mut Context<Self>) {
+        let Role::Publishing {
             channel,
             last_media,
             ..
         } = &mut self.role
-        {
-            *last_media = Instant::now();
-            channel.do_send(PublishFrame {
-                publisher: self.id,
-                kind,
-                timestamp,
-                body,
-            });
+        else {
+            return;
+        };
+        *last_media = Instant::now();
+        let msg = PublishFrame {
+            publisher: self.id,
+            kind,
+            timestamp,
+            body,
+        };
+        if let Some(request) = offer(channel, msg) {
+            self.pause_until(request, ctx);
         }
+    }
+
+    /// The channel's mailbox is full: handle no more events or input until it takes `request`.
+    fn pause_until<F>(&mut self, request: F, ctx: &mut Context<Self>)
+    where
+        F: std::future::Future + 'static,
+    {
+        self.deciding = true;
+        ctx.wait(request.into_actor(self).map(|_, act, ctx| {
+            act.deciding = false;
+            act.process_events(ctx);
+        }));
     }
 
     fn on_connect(&mut self, request_id: u32, app: String, ctx: &mut Context<Self>) {

@@ -89,36 +89,33 @@ enum Outcome {
 }
 
 async fn drive(
-    socket: OwnedWriteHalf,
+    mut socket: OwnedWriteHalf,
     mut commands: mpsc::Receiver<WriterCommand>,
     write_timeout: Duration,
     hooks: WriterHooks,
-    media: Media,
+    mut media: Media,
 ) {
-    match run(socket, &mut commands, write_timeout, &hooks, media).await {
-        Outcome::Ended(end) => (hooks.on_finished)(end),
-        Outcome::Move {
-            socket,
-            home,
-            media,
-        } => match duplicate(&socket) {
-            Ok(dup) => {
-                // The original descriptor stays open until the session's read half drops;
-                // writing continues on the duplicate, on the channel's thread.
-                socket.forget();
-                spawn_at_home(&home, dup, commands, write_timeout, hooks, media);
-            }
-            Err(e) => {
-                debug!("writer stays on its thread (cannot duplicate the socket: {e})");
-                let end = run(socket, &mut commands, write_timeout, &hooks, Some(media)).await;
-                match end {
-                    Outcome::Ended(end) => (hooks.on_finished)(end),
-                    // `run` moves at most once per `Media` command; a second request simply
-                    // keeps writing here.
-                    Outcome::Move { .. } => (hooks.on_finished)(WriterEnd::Closed),
+    loop {
+        match run(socket, &mut commands, write_timeout, &hooks, media).await {
+            Outcome::Ended(end) => return (hooks.on_finished)(end),
+            Outcome::Move {
+                socket: here,
+                home,
+                media: frames,
+            } => match duplicate(&here) {
+                Ok(dup) => {
+                    // The original descriptor stays open until the session's read half
+                    // drops; writing continues on the duplicate, on the channel's thread.
+                    here.forget();
+                    return spawn_at_home(&home, dup, commands, write_timeout, hooks, frames);
                 }
-            }
-        },
+                Err(e) => {
+                    debug!("writer stays on its thread (cannot duplicate the socket: {e})");
+                    socket = here;
+                    media = Some(frames);
+                }
+            },
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix::dev::SendError;
 use actix::prelude::*;
 use bytes::Bytes;
 use log::{debug, info};
@@ -31,6 +32,28 @@ const TICK: Duration = Duration::from_secs(1);
 const RATE_WINDOW: Duration = Duration::from_secs(3);
 
 pub type FrameReceiver = mpsc::Receiver<Arc<MediaFrame>>;
+
+/// Messages a channel's mailbox holds before a publisher must wait for it. A publisher that
+/// outpaces its channel is paused (its socket is not read, so TCP pushes back on the encoder)
+/// instead of queueing frames without limit; see [`offer`].
+pub const PUBLISH_BACKLOG: usize = 256;
+
+/// Offer a publisher's message to its channel. `None`: accepted (or the channel is gone).
+/// `Some(request)`: the mailbox is full; the caller pauses its input until the request
+/// resolves, which keeps its frames in order.
+pub fn offer<M>(
+    channel: &Addr<StreamChannel>,
+    msg: M,
+) -> Option<actix::dev::Request<StreamChannel, M>>
+where
+    M: Message<Result = ()> + Send + 'static,
+    StreamChannel: Handler<M>,
+{
+    match channel.try_send(msg) {
+        Err(SendError::Full(msg)) => Some(channel.send(msg)),
+        Ok(()) | Err(SendError::Closed(_)) => None,
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -454,6 +477,7 @@ impl Actor for StreamChannel {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         info!("stream={} channel started", self.key);
+        ctx.set_mailbox_capacity(PUBLISH_BACKLOG);
         ctx.run_interval(TICK, |act, _ctx| act.tick());
     }
 
@@ -901,5 +925,40 @@ mod tests {
             );
         }
         assert!(saw_new_keyframe);
+    }
+
+    #[actix::test]
+    async fn a_publisher_that_outpaces_its_channel_is_held_back_in_order() {
+        let (registry, channel, publisher, key) = start_stream(4096).await;
+        let mut frames = play(&registry, &key).await;
+        while frames.try_recv().is_ok() {}
+        // Nothing yields to the channel here, so its mailbox fills up.
+        let mut held_back = Vec::new();
+        for i in 0..(PUBLISH_BACKLOG as u32 + 50) {
+            let msg = PublishFrame {
+                publisher,
+                kind: FrameKind::Video,
+                timestamp: 100 + i,
+                body: Bytes::from_static(INTER),
+            };
+            if let Some(request) = offer(&channel, msg) {
+                // A real publisher pauses here; this one awaits in order at the end.
+                held_back.push(request);
+            } else {
+                assert!(held_back.is_empty(), "accepted after the mailbox was full");
+            }
+        }
+        assert!(!held_back.is_empty(), "the mailbox bound must be reached");
+        for request in held_back {
+            request.await.unwrap();
+        }
+        let mut last = 0;
+        let mut received = 0;
+        while let Ok(frame) = frames.try_recv() {
+            assert!(frame.timestamp > last, "frames out of order");
+            last = frame.timestamp;
+            received += 1;
+        }
+        assert_eq!(received, PUBLISH_BACKLOG + 50);
     }
 }
