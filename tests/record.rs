@@ -118,25 +118,13 @@ fn records_a_stream_with_patched_duration_and_filesize() {
     );
     assert_eq!(meta_size as u64, size, "onMetaData filesize");
 
-    let mut decode = run_with_timeout(
-        "ffmpeg decode recording",
-        Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-nostdin",
-                "-xerror",
-                "-i",
-            ])
-            .arg(file)
-            .args(["-f", "null", "-"]),
-        Duration::from_secs(60),
-    );
+    let path = file.to_string_lossy();
+    let decode =
+        Decoder::spawn(&path, None, Duration::from_secs(10)).finish(Duration::from_secs(60));
     assert!(
-        decode.try_status().is_some_and(|s| s.success()) && decode.stderr().trim().is_empty(),
+        decode.ok() && decode.stderr.trim().is_empty(),
         "{}",
-        decode.describe()
+        decode.summary()
     );
 }
 
